@@ -1,0 +1,1 @@
+"""Operations for one self-hosted Supabase instance: standard library only (Python 3.9+)."""

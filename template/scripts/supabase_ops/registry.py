@@ -1,0 +1,53 @@
+"""The host-wide instance registry: which instance uses which name, offset and directory.
+
+A JSON file shared by every instance on the host (``SUPABASE_INSTANCES_REGISTRY``
+overrides its location). ``copier copy`` reads it to suggest the next free port offset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+OFFSET_STEP = 100
+
+
+def registry_path() -> Path:
+    override = os.environ.get("SUPABASE_INSTANCES_REGISTRY")
+    if override:
+        return Path(override).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "supabase-instances" / "registry.json"
+
+
+def load(path: Path | None = None) -> dict[str, dict]:
+    """Instances by project name; an unreadable registry reads as empty."""
+    path = path or registry_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    instances = data.get("instances", {}) if isinstance(data, dict) else {}
+    return {name: entry for name, entry in instances.items() if isinstance(entry, dict)}
+
+
+def save(instances: dict[str, dict], path: Path | None = None) -> None:
+    path = path or registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps({"instances": dict(sorted(instances.items()))}, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".registry-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(payload)
+    os.replace(tmp, path)
+
+
+def next_free_offset(instances: dict[str, dict] | None = None, exclude: str = "") -> int:
+    """The smallest multiple of OFFSET_STEP no other registered instance uses."""
+    instances = load() if instances is None else instances
+    used = {entry.get("port_offset") for name, entry in instances.items() if name != exclude}
+    offset = 0
+    while offset in used:
+        offset += OFFSET_STEP
+    return offset
