@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from copier_template_extensions import ContextHook
@@ -19,7 +19,7 @@ OPS_PACKAGE = Path(__file__).resolve().parents[1] / "template" / "scripts" / "su
 _ALIAS = "_supabase_template_ops"  # not the real name: never shadows an installed package
 
 
-@lru_cache(maxsize=None)
+@cache
 def ops(module: str):
     """Import supabase_ops.<module> from the template without touching sys.path."""
     if _ALIAS not in sys.modules:

@@ -68,7 +68,9 @@ def port_map(offset: int) -> dict[str, int]:
     return {p.variable: p.host_port(offset) for p in PORT_TABLE}
 
 
-def published(offset: int, enabled: set[str] | frozenset[str] = frozenset({"minio", "redis"})) -> list[PublishedPort]:
+def published(
+    offset: int, enabled: set[str] | frozenset[str] = frozenset({"minio", "redis"})
+) -> list[PublishedPort]:
     """The ports an instance with these optional parts publishes locally."""
     port_map(offset)  # validates
     return [p for p in PORT_TABLE if not p.needs or p.needs in enabled]
