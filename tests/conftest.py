@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,3 +101,26 @@ def tool(name: str) -> str:
     if not found:
         pytest.skip(f"{name} is not installed (python3 dev.py test installs the Python ones)")
     return found
+
+
+@pytest.fixture
+def pg_cluster():
+    """A fresh, empty PostgreSQL cluster (superuser supabase_admin), removed afterwards."""
+    from pgcluster import PostgresCluster
+
+    # Not under pytest's 0700 temp root: the server may run as the `postgres` OS user.
+    base = Path(tempfile.mkdtemp(prefix="supabase-pg-"))
+    base.chmod(0o755)
+    cluster = PostgresCluster(base / "cluster", password="test-superuser-password")
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def supabase_cluster(pg_cluster):
+    """A cluster holding the roles and schemas the supabase/postgres image creates first."""
+    pg_cluster.bootstrap_supabase()
+    return pg_cluster
