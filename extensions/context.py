@@ -47,6 +47,19 @@ def validate_int_range(value, low: int, high: int, field: str) -> str:
     return ops("rules").int_range_error(_as_int(value), low, high, field)
 
 
+def default_project_name(folder: str) -> str:
+    """A valid project name from the destination folder's name.
+
+    `copier copy --defaults` does not validate defaults, so a folder named like a reserved
+    name ("supabase", "test") must not become the answer as it is.
+    """
+    rules = ops("rules")
+    name = rules.slug(folder)
+    if rules.project_name_error(name):
+        name = rules.slug(f"{name}-instance")
+    return name
+
+
 def next_free_port_offset() -> int:
     return ops("registry").next_free_offset()
 
@@ -58,7 +71,7 @@ class SupabaseContext(Extension):
         super().__init__(environment)
         rules = ops("rules")
         environment.filters.update(
-            instance_slug=rules.slug,
+            default_project_name=default_project_name,
             is_local_domain=rules.is_local_domain,
             validate_project_name=rules.project_name_error,
             validate_domain=rules.domain_error,
