@@ -1,37 +1,51 @@
-"""Copier task: writes docker/.env from docker/.env.example (interim: random hex secrets)."""
+"""Copier task: writes docker/.env from docker/.env.example, generating the missing secrets.
 
-import os
-import re
-import secrets
+Runs in the project directory after every `copier copy` and `copier update`, with Copier's own
+Python. Idempotent: a value already in docker/.env is never changed, keys the user added stay,
+keys a newer template added are inserted with fresh secrets (derived ones from the existing base
+values). Prints key names only, never a value. The logic is the generated project's own
+supabase_ops.secrets (scripts/generate_secrets.py runs the same code).
+"""
+
+from __future__ import annotations
+
+import sys
 from pathlib import Path
 
-SECRETS = {
-    "POSTGRES_PASSWORD",
-    "JWT_SECRET",
-    "ANON_KEY",
-    "SERVICE_ROLE_KEY",
-    "JWT_KEYS",
-    "JWT_JWKS",
-    "SUPABASE_PUBLISHABLE_KEY",
-    "SUPABASE_SECRET_KEY",
-    "ANON_KEY_ASYMMETRIC",
-    "SERVICE_ROLE_KEY_ASYMMETRIC",
-    "DASHBOARD_PASSWORD",
-    "DASHBOARD_PASSWORD_HASH",
-    "SECRET_KEY_BASE",
-    "VAULT_ENC_KEY",
-    "PG_META_CRYPTO_KEY",
-    "MINIO_ROOT_USER",
-    "MINIO_ROOT_PASSWORD",
-    "S3_PROTOCOL_ACCESS_KEY_ID",
-    "S3_PROTOCOL_ACCESS_KEY_SECRET",
-    "REDIS_PASSWORD",
-}
-env = Path("docker/.env")
-if not env.exists():
-    lines = []
-    for line in Path("docker/.env.example").read_text().splitlines():
-        key = re.match(r"^([A-Z0-9_]+)=$", line)
-        lines.append(line + secrets.token_hex(16) if key and key.group(1) in SECRETS else line)
-    env.write_text("\n".join(lines) + "\n")
-os.chmod(env, 0o600)
+# The template's copy of the project's helpers: the hook and the project can never disagree.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "template" / "scripts"))
+
+from supabase_ops.project import OpsError
+from supabase_ops.secrets import MissingDependency, describe, sync_env_file
+
+INSTALL_HINT = (
+    "Install it next to Copier, then run Copier again:\n"
+    "    uv tool install --force copier --with copier-template-extensions --with cryptography --with bcrypt\n"
+    "or: pipx inject copier copier-template-extensions cryptography bcrypt"
+)
+
+
+def is_scratch_copy(directory: Path) -> bool:
+    """`copier update` also renders the old and new template into temporary directories and
+    runs this task there; their docker/.env is thrown away, so nothing is worth saying."""
+    return any(marker in directory.name for marker in (".old_copy.", ".new_copy."))
+
+
+def main() -> int:
+    project = Path.cwd()
+    try:
+        report = sync_env_file(project / "docker")
+    except MissingDependency as error:
+        print(f"error: {error}.\n{INSTALL_HINT}", file=sys.stderr)
+        return 1
+    except OpsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not is_scratch_copy(project):
+        for line in describe(report):
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -94,12 +94,13 @@ class EnvFile:
         if not found:
             self.lines.append(Line(text, key, value))
 
-    def insert_after(self, anchor: Optional[str], key: str, value: str, comments: list[str] = ()) -> None:
-        """Add a key (with its comment lines) after `anchor`'s assignment, or at the end."""
-        new = [Line(comment) for comment in comments] + [Line(f"{key}={format_value(value)}", key, value)]
-        positions = [index for index, line in enumerate(self.lines) if anchor and line.key == anchor]
-        at = positions[-1] + 1 if positions else len(self.lines)
-        self.lines[at:at] = new
+    def position_after(self, key: Optional[str]) -> int:
+        """The index just after `key`'s last assignment, or the end of the file."""
+        positions = [index for index, line in enumerate(self.lines) if key and line.key == key]
+        return positions[-1] + 1 if positions else len(self.lines)
+
+    def insert(self, at: int, lines: list[Line]) -> None:
+        self.lines[at:at] = [Line(line.text, line.key, line.value) for line in lines]
 
     def rename(self, old: str, new: str) -> bool:
         changed = False
