@@ -336,6 +336,20 @@ def _comment_block(lines: list[Line], index: int) -> list[Line]:
     return lines[start:index]
 
 
+def _past_user_lines(env: EnvFile, at: int, example_keys: set[str]) -> int:
+    """Past the keys the user added after `at` (and their comments): they stay with what they follow."""
+    scan = at
+    while scan < len(env.lines):
+        line = env.lines[scan]
+        if line.key and line.key not in example_keys:
+            at = scan = scan + 1
+        elif line.key is None and line.text.lstrip().startswith("#"):
+            scan += 1
+        else:
+            break
+    return at
+
+
 def sync_env(example: EnvFile, current: Optional[EnvFile]) -> tuple[EnvFile, SyncReport]:
     """docker/.env made from the example and the current file, which wins for every value.
 
@@ -345,13 +359,14 @@ def sync_env(example: EnvFile, current: Optional[EnvFile]) -> tuple[EnvFile, Syn
     created = current is None
     env = EnvFile([Line(line.text, line.key, line.value) for line in (current or example).lines])
     added, differing = [], []
+    example_keys = set(example.keys())
     if not created:
         previous_key = None
         for index, line in enumerate(example.lines):
             if not line.key:
                 continue
             if line.key not in env:
-                at = env.position_after(previous_key)
+                at = _past_user_lines(env, env.position_after(previous_key), example_keys)
                 block = _comment_block(example.lines, index)
                 already_there = [old.text for old in env.lines[at : at + len(block)]]
                 if any(b.text.strip() for b in block) and already_there == [b.text for b in block]:
