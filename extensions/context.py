@@ -7,6 +7,7 @@ can never disagree. Only derived, non-secret values are computed here.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 from functools import cache
@@ -16,7 +17,9 @@ from copier_template_extensions import ContextHook
 from jinja2.ext import Extension
 
 OPS_PACKAGE = Path(__file__).resolve().parents[1] / "template" / "scripts" / "supabase_ops"
-_ALIAS = "_supabase_template_ops"  # not the real name: never shadows an installed package
+# Not the real name, so it never shadows an installed package; one per template checkout,
+# because Copier loads each version from its own temporary clone (two during an update).
+_ALIAS = "_supabase_template_ops_" + hashlib.sha256(str(OPS_PACKAGE).encode()).hexdigest()[:16]
 
 
 @cache
