@@ -1,14 +1,18 @@
 """The host-wide instance registry: which instance uses which name, offset and directory.
 
 A JSON file shared by every instance on the host (``SUPABASE_INSTANCES_REGISTRY``
-overrides its location). ``copier copy`` reads it to suggest the next free port offset.
+overrides its location). ``copier copy`` reads it to suggest the next free port offset;
+start.py registers its instance; switch_instance.py shows and edits it. Each entry:
+``{"port_offset": int, "directory": str, "environment": str}``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 OFFSET_STEP = 100
@@ -51,3 +55,44 @@ def next_free_offset(instances: dict[str, dict] | None = None, exclude: str = ""
     while offset in used:
         offset += OFFSET_STEP
     return offset
+
+
+@contextlib.contextmanager
+def editing(path: Path | None = None) -> Iterator[dict[str, dict]]:
+    """Load, let the caller change, and save the registry, one writer at a time."""
+    import fcntl
+
+    path = path or registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instances = load(path)
+        yield instances
+        save(instances, path)
+
+
+def register(
+    name: str, port_offset: int, directory: Path, environment: str, path: Path | None = None
+) -> dict:
+    entry = {
+        "port_offset": port_offset,
+        "directory": str(Path(directory).resolve()),
+        "environment": environment,
+    }
+    with editing(path) as instances:
+        instances[name] = entry
+    return entry
+
+
+def unregister(name: str, path: Path | None = None) -> bool:
+    with editing(path) as instances:
+        return instances.pop(name, None) is not None
+
+
+def offset_owner(offset: int, exclude: str, instances: dict[str, dict] | None = None) -> str:
+    """The other registered instance using this port offset, or ''."""
+    instances = load() if instances is None else instances
+    for name, entry in sorted(instances.items()):
+        if name != exclude and entry.get("port_offset") == offset:
+            return name
+    return ""
