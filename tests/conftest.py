@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from copier import run_copy
 
+# The compose tier: its fixtures, its cleanup and the SMOKE_STRICT hook (tests/standins/smoke.py).
+pytest_plugins = ["standins.smoke"]
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_TAG = "99.0.0"  # above every real release, so `copier update` never looks past it
 

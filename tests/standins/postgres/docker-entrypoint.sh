@@ -32,6 +32,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pg_ctl -D "$PGDATA" -w -t 60 -o "-c config_file=/etc/postgresql/postgresql.conf -c listen_addresses=''" start >/dev/null
   export PGHOST=/var/run/postgresql PGPASSWORD="$POSTGRES_PASSWORD"
   psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d postgres -f /usr/local/share/supabase/supabase-bootstrap.sql
+  # As the image's migrate.sh: postgres logs in with POSTGRES_PASSWORD (read by psql, never an argument).
+  psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d postgres <<'SQL'
+\set pgpass `printf '%s' "$POSTGRES_PASSWORD"`
+ALTER ROLE postgres WITH PASSWORD :'pgpass';
+SQL
   run_sql_dir postgres /docker-entrypoint-initdb.d/init-scripts
   run_sql_dir "$POSTGRES_USER" /docker-entrypoint-initdb.d/migrations
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
