@@ -1,6 +1,7 @@
 """Builds the local test images of the compose tier, cached by a hash of their build context.
 
-    python3 tests/standins/images.py        build (or reuse) every image, print their tags
+    python3 tests/standins/images.py          build (or reuse) every image, print their tags
+    python3 tests/standins/images.py prune    remove the images of older build contexts
 
 Each image is tagged `supabase-test/<name>:<content hash>` (the cache key) and
 `supabase-test/<name>:smoke` (what tests/docker/compose.standins.yml runs). The images
@@ -63,6 +64,21 @@ def image_exists(tag: str) -> bool:
     return docker("image", "inspect", tag).returncode == 0
 
 
+def current_tags() -> set[str]:
+    with tempfile.TemporaryDirectory(prefix="supabase-test-images-") as tmp:
+        return {f"{REPOSITORY}/{name}:{context_hash(stage_context(name, Path(tmp)))}" for name in IMAGES}
+
+
+def prune_stale_images() -> list[str]:
+    """Remove supabase-test/* images built from contexts that no longer exist."""
+    keep = current_tags()
+    listed = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{REPOSITORY}/*").stdout.split()
+    stale = [tag for tag in listed if tag not in keep and not tag.endswith(f":{RUN_TAG}")]
+    if stale:
+        docker("image", "rm", *stale)
+    return stale
+
+
 def build_images(log=print) -> dict[str, str]:
     """Build every image whose context changed; returns name -> the tag compose runs."""
     if not image_exists(BASE_IMAGE):
@@ -88,7 +104,11 @@ def build_images(log=print) -> dict[str, str]:
 
 if __name__ == "__main__":
     try:
-        for tag in build_images(log=lambda line: print(line, file=sys.stderr)).values():
-            print(tag)
+        if sys.argv[1:] == ["prune"]:
+            for tag in prune_stale_images():
+                print(f"removed stale image {tag}")
+        else:
+            for tag in build_images(log=lambda line: print(line, file=sys.stderr)).values():
+                print(tag)
     except ImageBuildError as error:
         sys.exit(f"images.py: {error}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,12 +29,11 @@ ROOT = HERE.parents[1]
 if str(ROOT / "template" / "scripts") not in sys.path:
     sys.path.insert(0, str(ROOT / "template" / "scripts"))
 
+from standins.engine import PROJECT_PREFIX, docker_unavailable_reason, remove_test_projects  # noqa: E402
 from standins.images import BASE_IMAGE, ImageBuildError, build_images  # noqa: E402
 from supabase_ops.envfile import EnvFile  # noqa: E402
 from supabase_ops.secrets import SECRETS  # noqa: E402
 
-PROJECT_PREFIX = "smoketest-"
-PROJECT_LABEL = "com.docker.compose.project"
 STANDINS_OVERRIDE = ROOT / "tests" / "docker" / "compose.standins.yml"
 UP_TIMEOUT = 300  # seconds `up --wait` may take on a loaded 2-core CI machine
 ONE_SHOT_SERVICES = {"minio-init"}
@@ -52,46 +50,6 @@ def load_env(docker_dir: Path) -> dict[str, str]:
     """docker/.env as Compose reads it, with every generated secret wrapped in Hidden."""
     values = EnvFile.load(docker_dir / ".env").values()
     return {key: Hidden(value) if key in SECRETS else value for key, value in values.items()}
-
-
-# ---------------------------------------------------------------------------- engine
-def docker_unavailable_reason() -> str:
-    """Why the compose tier cannot run here, or '' when it can."""
-    if shutil.which("docker") is None:
-        return "docker is not installed (bash .ci/provision.sh installs the engine)"
-    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
-        return "the Docker engine is not running or not reachable (bash .ci/provision.sh starts it)"
-    if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0:
-        return "the Docker Compose v2 plugin is missing (bash .ci/provision.sh installs it)"
-    if subprocess.run(
-        ["docker", "image", "inspect", BASE_IMAGE], capture_output=True, check=False
-    ).returncode:
-        return f"the base image {BASE_IMAGE} is missing (bash .ci/provision.sh builds it)"
-    return ""
-
-
-def docker_lines(*args: str) -> list[str]:
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
-    return [line for line in done.stdout.splitlines() if line.strip()]
-
-
-def remove_test_projects(prefix: str = PROJECT_PREFIX) -> list[str]:
-    """Remove the containers, volumes and networks of every compose project named prefix*."""
-    template = '{{index .Labels "' + PROJECT_LABEL + '"}}'
-    projects = set()
-    for kind in ("container ls -a", "volume ls", "network ls"):
-        lines = docker_lines(*kind.split(), "--filter", f"label={PROJECT_LABEL}", "--format", template)
-        projects |= {name for name in lines if name.startswith(prefix)}
-    for project in sorted(projects):
-        label = f"label={PROJECT_LABEL}={project}"
-        containers = docker_lines("container", "ls", "-aq", "--filter", label)
-        if containers:
-            subprocess.run(["docker", "rm", "-f", "-v", *containers], capture_output=True, check=False)
-        for kind in ("volume", "network"):
-            names = docker_lines(kind, "ls", "-q", "--filter", label)
-            if names:
-                subprocess.run(["docker", kind, "rm", *names], capture_output=True, check=False)
-    return sorted(projects)
 
 
 def free_port() -> int:
@@ -277,7 +235,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """Skip (or, under SMOKE_STRICT=1, fail) the compose tier when Docker cannot run it."""
-    reason = docker_unavailable_reason()
+    reason = docker_unavailable_reason(BASE_IMAGE)
     if reason:
         pytest.skip(reason)
     removed = remove_test_projects()
