@@ -2,6 +2,8 @@
 
 The hook runs as Copier runs it: a subprocess in the project directory. A project rendered
 once with real Copier is copied for each test that changes it.
+
+PYTEST_DONT_REWRITE: a failing assert must not print the secrets it compares.
 """
 
 from __future__ import annotations

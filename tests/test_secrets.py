@@ -1,4 +1,7 @@
-"""supabase_ops.secrets: formats, signatures (checked with PyJWT, bcrypt and Caddy), and --check rules."""
+"""supabase_ops.secrets: formats, signatures (checked with PyJWT, bcrypt and Caddy), and --check rules.
+
+PYTEST_DONT_REWRITE: a failing assert must not print the secrets it compares.
+"""
 
 from __future__ import annotations
 

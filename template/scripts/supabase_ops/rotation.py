@@ -41,8 +41,11 @@ LOGIN_ROLES = (
     "supabase_replication_admin",
     "supabase_read_only_user",
 )
-# Keeps statements that carry a secret out of the server log, whatever its settings.
-_QUIET_SESSION = "SET log_statement = 'none';\nSET pgaudit.log = 'none';\n"
+# Keeps statements that carry a secret out of the server log, pgaudit and pg_stat_statements
+# (the image preloads both), whatever their settings. Unknown settings are harmless here.
+_QUIET_SESSION = (
+    "SET log_statement = 'none';\nSET pgaudit.log = 'none';\nSET pg_stat_statements.track_utility = off;\n"
+)
 
 
 def sql_literal(text: str) -> str:
