@@ -145,6 +145,10 @@ def test_init_sql_builds_the_database(supabase_cluster, projects, version: int):
         assert conn.execute(
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '_supabase'"
         ).fetchone() == ("supabase_admin",)
+        # /graphql/v1 reaches graphql_public.graphql(): it must now answer through pg_graphql.
+        conn.execute("SET ROLE anon")
+        answer = conn.execute("SELECT graphql_public.graphql(query := '{ __typename }')").fetchone()
+        assert "stand-in" in answer[0]["errors"][0]["message"]
     with psycopg.connect(supabase_cluster.dsn(database="_supabase")) as conn:
         assert conn.execute(
             "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '_supavisor'"

@@ -89,3 +89,34 @@ ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON F
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
 
 CREATE PUBLICATION supabase_realtime;
+
+-- GraphQL: the image's placeholder in the API schema, replaced by a wrapper around
+-- graphql.resolve() as soon as pg_graphql is created (its issue_pg_graphql_access trigger) --
+CREATE FUNCTION graphql_public.graphql(
+  "operationName" text DEFAULT NULL, query text DEFAULT NULL, variables jsonb DEFAULT NULL, extensions jsonb DEFAULT NULL
+) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_build_object('errors', jsonb_build_array(jsonb_build_object('message', 'pg_graphql extension is not enabled.')))
+$$;
+GRANT EXECUTE ON FUNCTION graphql_public.graphql(text, text, jsonb, jsonb) TO postgres, anon, authenticated, service_role;
+
+CREATE FUNCTION extensions.grant_pg_graphql_access() RETURNS event_trigger LANGUAGE plpgsql AS $trigger$
+BEGIN
+  IF EXISTS (
+    SELECT 1 FROM pg_event_trigger_ddl_commands() AS ev
+    JOIN pg_extension AS ext ON ev.objid = ext.oid
+    WHERE ext.extname = 'pg_graphql'
+  ) THEN
+    CREATE OR REPLACE FUNCTION graphql_public.graphql(
+      "operationName" text DEFAULT NULL, query text DEFAULT NULL, variables jsonb DEFAULT NULL, extensions jsonb DEFAULT NULL
+    ) RETURNS jsonb LANGUAGE sql AS $wrapper$
+      SELECT graphql.resolve(
+        query := query, variables := coalesce(variables, '{}'), "operationName" := "operationName", extensions := extensions
+      )
+    $wrapper$;
+    GRANT USAGE ON SCHEMA graphql TO postgres, anon, authenticated, service_role;
+    GRANT EXECUTE ON FUNCTION graphql.resolve TO postgres, anon, authenticated, service_role;
+  END IF;
+END
+$trigger$;
+CREATE EVENT TRIGGER issue_pg_graphql_access ON ddl_command_end WHEN TAG IN ('CREATE EXTENSION')
+  EXECUTE FUNCTION extensions.grant_pg_graphql_access();
