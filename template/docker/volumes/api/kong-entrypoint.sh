@@ -35,8 +35,11 @@ awk '
     out = ""
     for (i = 1; i <= length(s); i++) {
       c = substr(s, i, 1)
-      if (c == "\\" || c == "\"") out = out "\\"
-      out = out c
+      if (c == "\\" || c == "\"") out = out "\\" c
+      else if (c == "\n") out = out "\\n"
+      else if (c == "\r") out = out "\\r"
+      else if (c == "\t") out = out "\\t"
+      else out = out c
     }
     return out
   }
