@@ -228,6 +228,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.skipped and os.environ.get("SMOKE_STRICT") == "1" and item.get_closest_marker("docker"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
         report.outcome = "failed"
         report.longrepr = f"SMOKE_STRICT=1 forbids skipping a compose-tier test: {reason}"
 
