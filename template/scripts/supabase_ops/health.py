@@ -154,16 +154,19 @@ def command_probe(name: str, target: str, argv: list[str]) -> Probe:
     return Probe(name, target, check)
 
 
-def certificate_probe(name: str, host: str, port: int = 443, min_days: int = MIN_CERT_DAYS) -> Probe:
-    """A verified TLS handshake, and at least `min_days` until the certificate expires."""
+def certificate_probe(
+    name: str, host: str, port: int = 443, min_days: int = MIN_CERT_DAYS, context=None
+) -> Probe:
+    """A verified TLS handshake (system CAs unless `context` says otherwise), and at least
+    `min_days` until the certificate expires."""
 
     def check(timeout: float) -> tuple[bool, str]:
         import ssl
 
-        context = ssl.create_default_context()
+        tls_context = context or ssl.create_default_context()
         try:
             with socket.create_connection((host, port), timeout=timeout) as raw:  # noqa: SIM117 - py3.9
-                with context.wrap_socket(raw, server_hostname=host) as tls:
+                with tls_context.wrap_socket(raw, server_hostname=host) as tls:
                     certificate = tls.getpeercert()
         except ssl.SSLCertVerificationError as error:
             return False, f"certificate not trusted: {error.verify_message}"
