@@ -283,10 +283,11 @@ def test_generated_python_is_clean(rendered: Rendered):
     for source in sources:
         py_compile.compile(str(source), doraise=True, cfile=str(source) + ".check.pyc")
         Path(str(source) + ".check.pyc").unlink()
-    # The template repository's own rules: the generated scripts are held to them.
+    # The template repository's own rules: the generated scripts are held to them. RUF100
+    # aside: per-file ignores match other paths here (template/tests/ became tests/).
     config = TEMPLATE.parent / "pyproject.toml"
     done = subprocess.run(
-        [venv_tool("ruff"), "check", "--no-cache", "--config", str(config), "."],
+        [venv_tool("ruff"), "check", "--no-cache", "--config", str(config), "--ignore", "RUF100", "."],
         cwd=rendered.project,
         capture_output=True,
         text=True,
