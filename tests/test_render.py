@@ -10,7 +10,7 @@ from __future__ import annotations
 import py_compile
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -68,8 +68,9 @@ def combination_id(overrides: dict) -> str:
 class Rendered:
     answers: dict
     project: Path
-    config: dict  # the resolved `docker compose config` of the answer's environment
-    env: dict[str, str]
+    # Kept out of repr: pytest prints test arguments on failure, and both hold secrets.
+    config: dict = field(repr=False)  # the resolved `docker compose config` of the environment
+    env: dict[str, str] = field(repr=False)
 
     @property
     def environment(self) -> str:
