@@ -97,8 +97,14 @@ def check_env(project: Project, report: Report) -> None:
 def check_docker_names(project: Project, report: Report) -> None:
     from . import dockerhost
 
+    try:  # compose refuses to read the stack while docker/.env lacks a required value
+        services = project.services()
+        keys = project.compose("config", "--volumes", capture=True).stdout.decode().split()
+    except OpsError as error:
+        report.warn("containers", f"container and volume names not checked: {error}")
+        return
     report.checked += ["containers", "volumes"]
-    for service in project.services():
+    for service in services:
         name = project.container_name(service)
         found = dockerhost.container_named(name)
         if found is None:
@@ -115,7 +121,6 @@ def check_docker_names(project: Project, report: Report) -> None:
                 f"container {name} already exists ({owner}): remove it (`docker rm -f {name}`) "
                 "or give this instance another PROJECT_NAME",
             )
-    keys = project.compose("config", "--volumes", capture=True).stdout.decode().split()
     for key in keys:
         volume = dockerhost.volume_named(project.volume_name(key))
         if volume and volume.project != project.name:

@@ -68,8 +68,15 @@ def install_cron(project: Project, crontab: Sequence[str] = ("crontab",)) -> tup
     """(the entry, whether the crontab changed)."""
     line = cron_line(project)
     current = _read_crontab(crontab)
-    others = [existing for existing in current if not existing.endswith(tag(project))]
-    wanted = [*others, line]
+    wanted, placed = [], False
+    for existing in current:  # this instance's entry is replaced where it stands
+        if not existing.endswith(tag(project)):
+            wanted.append(existing)
+        elif not placed:
+            wanted.append(line)
+            placed = True
+    if not placed:
+        wanted.append(line)
     if wanted != current:
         _write_crontab(crontab, wanted)
     return line, wanted != current
