@@ -403,7 +403,7 @@ def describe(report: SyncReport) -> list[str]:
     """What the sync did, naming keys only: never a value."""
     lines = []
     if report.created:
-        lines.append(f"docker/.env created (mode 0600) with {len(report.generated)} generated secrets")
+        lines.append(f"docker/.env created (mode 0600); secrets generated: {', '.join(report.generated)}")
     elif report.generated:
         lines.append(f"docker/.env: generated {', '.join(report.generated)}")
     if report.added:
