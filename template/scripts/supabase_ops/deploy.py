@@ -224,20 +224,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         from .health import Result, results_table
 
-        print(results_table([Result(**row) for row in report["health"]]))
+        def show(rows: list) -> None:
+            print(results_table([Result(**row) for row in rows]))
+
         rolled = report.get("rollback")
         if rolled:
+            print("the new deployment:")
+            show(report["health"])
+            print("\nafter the rollback:")
+            show(rolled["health"])
             if rolled["restored_files"]:
                 print(f"restored known-good files: {', '.join(rolled['restored_files'])}")
-                print(
-                    f"the failed deployment's files are in {rolled['failed_files']} (compare with `git diff`)"
-                )
+                print(f"the failed deployment's files are kept in {rolled['failed_files']}")
             if rolled["retagged"]:
-                print(f"re-tagged previous images: {', '.join(rolled['retagged'])}")
-        print(
-            f"{project.name}: {report['result']}"
-            + (f" (pre-deploy backup {report['backup']})" if report.get("backup") else "")
-        )
+                services = ", ".join(entry.split(":")[0] for entry in rolled["retagged"])
+                print(f"re-tagged the previous images of: {services}")
+        else:
+            show(report["health"])
+        backup = f" (pre-deploy backup {report['backup']})" if report.get("backup") else ""
+        print(f"{project.name}: {report['result']}{backup}")
     return cli.EXIT_OK if report["result"] == "deployed" else cli.EXIT_FAILED
 
 
