@@ -36,7 +36,6 @@ from supabase_ops.secrets import SECRETS  # noqa: E402
 
 STANDINS_OVERRIDE = ROOT / "tests" / "docker" / "compose.standins.yml"
 UP_TIMEOUT = 300  # seconds `up --wait` may take on a loaded 2-core CI machine
-ONE_SHOT_SERVICES = {"minio-init"}
 
 
 class Hidden(str):
