@@ -4,7 +4,7 @@
     python3 dev.py render DEST [copier options]   render a project with default answers
     python3 dev.py test [pytest options]          run the whole test suite
     python3 dev.py lint                           ruff and yamllint on the repository
-    python3 dev.py bench                          run the benchmarks, write benchmarks/results.md
+    python3 dev.py bench                          run the benchmarks, write benchmarks/results/
 
 Each command first creates .venv and installs requirements.txt into it when needed.
 """
@@ -53,12 +53,13 @@ def main(argv: list[str]) -> int:
             print("usage: python3 dev.py render DEST [copier options]", file=sys.stderr)
             return 2
         # --vcs-ref HEAD renders this checkout as it is, uncommitted changes included.
-        return run([str(BIN / "copier"), "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", str(ROOT), *args])
+        copier = [str(BIN / "copier"), "copy", "--trust", "--defaults", "--vcs-ref", "HEAD"]
+        return run([*copier, str(ROOT), *args])
     if command == "test":
         return run([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
     if command == "lint":
         return run([str(BIN / "ruff"), "check", "."], cwd=ROOT) or run(
-            [str(BIN / "yamllint"), "-s", "copier.yml", ".github"], cwd=ROOT
+            [str(BIN / "yamllint"), "-s", "copier.yml", "tests/docker", "template/.github"], cwd=ROOT
         )
     if command == "bench":
         return run([str(BIN / "python"), "benchmarks/run.py", *args], cwd=ROOT)
