@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import re
-import socket
 import time
 from typing import Optional
 
@@ -139,6 +138,8 @@ def write_config_files(project: Project, writer) -> None:
 
 
 def instance_metadata(project: Project, containers: dict, label: str) -> dict:
+    import socket
+
     answers = project.answers()
     return {
         "project": project.name,

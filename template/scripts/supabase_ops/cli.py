@@ -9,14 +9,15 @@ heavy modules inside `run`, so `--help` stays fast.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from .project import OpsError, Project
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .project import Project
 
 # scripts/supabase_ops/cli.py -> the instance directory that holds scripts/
 DEFAULT_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,9 @@ def main(
         help="the instance directory (default: the one holding this script)",
     )
     configure(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and usage errors exit here, before any other import
+    from .project import OpsError
+
     try:
         return int(run(args) or EXIT_OK)
     except OpsError as error:
@@ -59,10 +62,14 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def project(args: argparse.Namespace) -> Project:
+    from .project import Project
+
     return Project(args.project_dir)
 
 
 def print_json(data: object) -> None:
+    import json
+
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
@@ -89,6 +96,8 @@ def human_bytes(count: Optional[float]) -> str:
 
 def confirm_flag(args: argparse.Namespace, what: str, flag: str = "--yes") -> None:
     """Destructive steps run only with an explicit flag; say what would happen otherwise."""
+    from .project import OpsError
+
     if not getattr(args, flag.lstrip("-").replace("-", "_"), False):
         raise OpsError(f"{what}; nothing was changed. Run again with {flag} to go ahead")
 

@@ -7,14 +7,14 @@ and environment, and none of them ever passes a secret on a command line.
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .envfile import EnvFile
+if TYPE_CHECKING:  # imported where used: every script's --help loads this module
+    import subprocess
+    from collections.abc import Sequence
+
+    from .envfile import EnvFile
 
 ENVIRONMENTS = ("local", "production")
 
@@ -48,6 +48,8 @@ class Project:
 
     # ------------------------------------------------------------------ configuration
     def env_file(self) -> EnvFile:
+        from .envfile import EnvFile
+
         return EnvFile.load(self.env_path)
 
     @property
@@ -94,6 +96,8 @@ class Project:
 
     def answers(self) -> dict[str, str]:
         """The top-level scalar answers of .copier-answers.yml (enough for _commit and _src_path)."""
+        import re
+
         path = self.root / ".copier-answers.yml"
         found = {}
         if path.is_file():
@@ -133,6 +137,8 @@ class Project:
     def compose_command(
         self, *args: str, environment: Optional[str] = None, extra_files: Sequence[Path] = ()
     ) -> list[str]:
+        import shutil
+
         if not shutil.which("docker"):
             raise OpsError(
                 "docker is not installed or not on PATH: install Docker Engine with the Compose plugin"
@@ -168,6 +174,8 @@ class Project:
         extra_files: Sequence[Path] = (),
         timeout: Optional[float] = None,
     ) -> subprocess.CompletedProcess:
+        import subprocess
+
         command = self.compose_command(*args, environment=environment, extra_files=extra_files)
         done = subprocess.run(
             command,

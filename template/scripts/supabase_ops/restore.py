@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -148,32 +147,31 @@ def restore_config_files(project: Project, backup_set) -> list[str]:
     import os
     import shutil
     import tarfile
+    import tempfile
 
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     part = backup_set.parts("files", "config")
     if not part:
         return []
     restored = []
-    with (
-        tempfile.TemporaryDirectory(prefix="supabase-restore-") as tmp,
-        tarfile.open(backup_set.file(part[0])) as tar,
-    ):
-        for member in tar.getmembers():
-            target = (project.root / member.name).resolve()
-            if not member.isfile() or project.root not in target.parents:
-                continue  # only regular files inside the instance directory
-            tar.extract(member, tmp)
-            source = Path(tmp) / member.name
-            if target.is_file() and target.read_bytes() == source.read_bytes():
-                continue
-            if target.is_file():
-                keep = target.with_name(f"{target.name}.before-restore-{stamp}")
-                shutil.copy2(target, keep)
-                os.chmod(keep, target.stat().st_mode & 0o777)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            os.chmod(target, member.mode & 0o777)
-            restored.append(member.name)
+    with tarfile.open(backup_set.file(part[0])) as tar:  # noqa: SIM117 - no parenthesised with on 3.9
+        with tempfile.TemporaryDirectory(prefix="supabase-restore-") as tmp:
+            for member in tar.getmembers():
+                target = (project.root / member.name).resolve()
+                if not member.isfile() or project.root not in target.parents:
+                    continue  # only regular files inside the instance directory
+                tar.extract(member, tmp)
+                source = Path(tmp) / member.name
+                if target.is_file() and target.read_bytes() == source.read_bytes():
+                    continue
+                if target.is_file():
+                    keep = target.with_name(f"{target.name}.before-restore-{stamp}")
+                    shutil.copy2(target, keep)
+                    os.chmod(keep, target.stat().st_mode & 0o777)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+                os.chmod(target, member.mode & 0o777)
+                restored.append(member.name)
     return restored
 
 
@@ -252,6 +250,8 @@ def drill_project(project: Project, override: Path) -> Project:
 
 def drill(project: Project, backup_set, quiet: bool = False) -> dict:
     """Restore a set into a throwaway sibling, check it, remove it; returns the findings."""
+    import tempfile
+
     from . import backupset, health, pgclient
 
     problems = backupset.verify(backup_set)
