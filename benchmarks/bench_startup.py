@@ -142,7 +142,7 @@ def main() -> int:
     if reason:
         print(f"bench_startup: {reason}", file=sys.stderr)
         return 1
-    remove_test_projects()
+    remove_test_projects(only=["smoketest-bench"])
     build_images(log=lambda line: print(line, file=sys.stderr))
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         os.environ["SUPABASE_INSTANCES_REGISTRY"] = str(Path(tmp) / "registry.json")

@@ -20,7 +20,7 @@ import uuid
 import psycopg
 import pytest
 from psycopg import errors
-from standins.smoke import Hidden, SmokeStack, free_port, override_ports
+from standins.smoke import SESSION_PROJECTS, Hidden, SmokeStack, free_port, override_ports
 from supabase_ops.ports import PORT_TABLE, PRODUCTION_PORTS, published
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -168,6 +168,37 @@ def test_each_caddy_reaches_only_its_own_instance(smoke_instances):
     assert status == 401, "instance two's gateway accepted instance one's key"
 
 
+def test_gateway_applies_the_rendered_kong_config(smoke_instances):
+    """kong-entrypoint.sh rendered kong.yml with the real secrets; the stand-in gateway applies it."""
+    for stack in smoke_instances:
+        port, host = stack.port("KONG_HTTP_PORT"), "localhost"
+        for key, consumer in (
+            ("SUPABASE_PUBLISHABLE_KEY", "anon"),
+            ("SUPABASE_SECRET_KEY", "service_role"),
+            ("SERVICE_ROLE_KEY", "service_role"),
+        ):
+            status, _, body = fetch(port, "/auth/v1/settings", host, {"apikey": stack.env[key]})
+            assert status == 200 and json.loads(body)["consumer"] == consumer, key
+        status, _, _ = fetch(port, "/pg/tables", host, {"apikey": stack.env["SUPABASE_SECRET_KEY"]})
+        assert status == 200, "the secret key must reach postgres-meta as service_role"
+        # Studio through the gateway: Kong's basic-auth with the dashboard credentials.
+        user, password = stack.env["DASHBOARD_USERNAME"], stack.env["DASHBOARD_PASSWORD"]
+        assert fetch(port, "/", host)[0] == 401
+        status, _, body = fetch(port, "/", host, basic_auth(user, password))
+        assert status == 200 and json.loads(body)["service"] == "studio"
+
+
+def test_realtime_alias_resolves_inside_its_own_instance(smoke_instances):
+    """Kong reaches Realtime as realtime-dev.realtime: each instance must resolve its own."""
+    addresses = []
+    for stack in smoke_instances:
+        (network,) = stack.inspect("realtime")["NetworkSettings"]["Networks"].values()
+        done = stack.compose("exec", "-T", "kong", "getent", "hosts", "realtime-dev.realtime")
+        assert done.stdout.split()[0] == network["IPAddress"]
+        addresses.append(network["IPAddress"])
+    assert addresses[0] != addresses[1]
+
+
 def test_studio_needs_the_dashboard_credentials(smoke_instances):
     for stack in smoke_instances:
         port, host = stack.port("CADDY_HTTP_PORT"), stack.env["STUDIO_DOMAIN"]
@@ -300,7 +331,10 @@ def test_instances_keep_separate_data(smoke_instances):
 # ---------------------------------------------------------------------------- production
 def test_production_render_publishes_only_caddy(render, standin_images, request):
     project = render(
-        project_name="smoketest-prod", environment="production", domain="smoke.example.com", port_offset=200
+        project_name=SESSION_PROJECTS[2],
+        environment="production",
+        domain="smoke.example.com",
+        port_offset=200,
     )
     stack = SmokeStack(project)
     config = json.loads(stack.compose("config", "--format", "json", files=stack.base_files()).stdout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 
 PROJECT_PREFIX = "smoketest-"
 PROJECT_LABEL = "com.docker.compose.project"
@@ -37,13 +38,19 @@ def docker_lines(*args: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if line.strip()]
 
 
-def remove_test_projects(prefix: str = PROJECT_PREFIX) -> list[str]:
-    """Remove the containers, volumes and networks of every compose project named prefix*."""
+def remove_test_projects(only: Iterable[str] = ()) -> list[str]:
+    """Remove the containers, volumes and networks of the smoketest-* compose projects.
+
+    `only` limits it to those names and their siblings (NAME-drill, ...), so a test session
+    never touches another session's stacks; .ci/run removes them all.
+    """
     template = '{{index .Labels "' + PROJECT_LABEL + '"}}'
     projects = set()
     for kind in ("container ls -a", "volume ls", "network ls"):
         lines = docker_lines(*kind.split(), "--filter", f"label={PROJECT_LABEL}", "--format", template)
-        projects |= {name for name in lines if name.startswith(prefix)}
+        projects |= {name for name in lines if name.startswith(PROJECT_PREFIX)}
+    if only:
+        projects = {p for p in projects if any(p == name or p.startswith(f"{name}-") for name in only)}
     for project in sorted(projects):
         label = f"label={PROJECT_LABEL}={project}"
         containers = docker_lines("container", "ls", "-aq", "--filter", label)

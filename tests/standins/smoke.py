@@ -6,7 +6,8 @@ A pytest plugin (tests/conftest.py loads it) with:
 - session fixtures: the images, two instances (offsets 0 and 100) up at the same time,
   the first through pytest-docker (docker_compose_file & co. are overridden here);
 - cleanup: test projects are named `smoketest-*`; whatever earlier runs left behind is
-  removed by compose project label at session start, and every stack is torn down
+  removed by compose project label at session start (this suite's names only; .ci/run
+  removes every smoketest-* project), and every stack is torn down
   (`down -v --remove-orphans`) at the end, also when a test or the start-up failed;
 - SMOKE_STRICT=1 (set by CI): a skipped compose-tier test (marker `docker`) fails instead.
 """
@@ -35,6 +36,8 @@ from supabase_ops.envfile import EnvFile  # noqa: E402
 from supabase_ops.secrets import SECRETS  # noqa: E402
 
 STANDINS_OVERRIDE = ROOT / "tests" / "docker" / "compose.standins.yml"
+# The projects this suite creates: a session cleans up only these (and their drills).
+SESSION_PROJECTS = tuple(f"{PROJECT_PREFIX}{name}" for name in ("one", "two", "prod"))
 UP_TIMEOUT = 300  # seconds `up --wait` may take on a loaded 2-core CI machine
 
 
@@ -238,7 +241,7 @@ def docker_engine() -> None:
     reason = docker_unavailable_reason(BASE_IMAGE)
     if reason:
         pytest.skip(reason)
-    removed = remove_test_projects()
+    removed = remove_test_projects(only=SESSION_PROJECTS)
     if removed:
         print(f"removed leftovers of earlier runs: {', '.join(removed)}", file=sys.stderr)
 
@@ -254,8 +257,8 @@ def standin_images(docker_engine) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def smoke_projects(render, standin_images) -> tuple[SmokeStack, SmokeStack]:
     """Two instances rendered with real Copier, offsets 0 and 100 (not started)."""
-    one = SmokeStack(render(project_name=f"{PROJECT_PREFIX}one", port_offset=0))
-    two = SmokeStack(render(project_name=f"{PROJECT_PREFIX}two", port_offset=100))
+    one = SmokeStack(render(project_name=SESSION_PROJECTS[0], port_offset=0))
+    two = SmokeStack(render(project_name=SESSION_PROJECTS[1], port_offset=100))
     return one, two
 
 
