@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -99,6 +100,46 @@ def test_help_works_with_the_standard_library_only(default_project, name, tmp_pa
     assert done.stdout.startswith(f"usage: {name}.py")
     assert "--project-dir" in done.stdout
     assert done.stderr == ""
+
+
+def test_every_module_and_entry_point_runs_on_python_3_9(default_project, tmp_path):
+    """Servers may have Python 3.9: compile everything with it and ask every script for --help."""
+    candidates = [
+        shutil.which("python3.9"),
+        *map(str, Path.home().glob(".pyenv/versions/3.9*/bin/python3.9")),
+    ]
+    working = [
+        c for c in candidates if c and subprocess.run([c, "-c", "pass"], capture_output=True).returncode == 0
+    ]
+    if not working:
+        pytest.skip("python3.9 is not installed here")
+    python39 = working[0]
+    scripts = default_project / "scripts"
+    compiled = subprocess.run(
+        [
+            python39,
+            "-c",
+            "import compileall, sys; sys.exit(not compileall.compile_dir(sys.argv[1], quiet=1, "
+            "legacy=True, ddir='x'))",
+            str(scripts),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    shutil.rmtree(scripts / "supabase_ops" / "__pycache__", ignore_errors=True)
+    for pyc in scripts.rglob("*.pyc"):
+        pyc.unlink()
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    for name in ENTRY_POINTS:
+        done = subprocess.run(
+            [python39, "-S", str(scripts / f"{name}.py"), "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0 and done.stdout.startswith(f"usage: {name}.py"), done.stderr
 
 
 def test_entry_points_are_thin_and_executable(default_project):
