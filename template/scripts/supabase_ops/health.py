@@ -406,6 +406,8 @@ def run(args: argparse.Namespace) -> int:
         print(results_table(results))
         failed = [r.name for r in results if not r.ok]
         print(f"\n{project.name}: " + (f"UNHEALTHY ({', '.join(failed)})" if failed else "healthy"))
+        if failed and all(r.target == project.container_name(r.name) for r in results if not r.ok):
+            print("its containers are not running: start it with `python3 scripts/start.py`")
         if extra is not None:
             print_metrics(extra)
     return cli.EXIT_OK if ok else cli.EXIT_FAILED
