@@ -139,7 +139,7 @@ def test_update_keeps_secrets_and_edits_and_adds_new_keys(versions, tmp_path):
         for p in tracked_files(project)
         if re.search(r"^(<{7}|>{7}) ", p.read_text(errors="replace"), re.M)
     ]
-    assert marked == []
+    assert marked == [], f"conflict markers in {marked}"
     assert list(project.rglob("*.rej")) == []
     assert not [
         line for line in git(project, "status", "--porcelain").splitlines() if line[:2] in {"UU", "AA"}
