@@ -38,7 +38,7 @@ Without arguments: list this instance's backup sets (newest last).
       rows there, then remove it with its volumes. This instance is not touched.
 """
 
-APP_SERVICES_LAST = ("caddy",)  # a drill never starts Caddy: it would ask for certificates
+DRILL_SKIPS = ("caddy",)  # a drill never starts Caddy: it would ask for certificates
 
 
 # ---------------------------------------------------------------------- listing
@@ -191,6 +191,12 @@ def restore(
         raise OpsError(
             f"backup set {backup_set.name} failed verification, nothing was changed: {'; '.join(problems)}"
         )
+    origin = backup_set.manifest.get("project")
+    if config and origin and origin != project.name:
+        raise OpsError(
+            f"set {backup_set.name} belongs to instance {origin!r}: --config would give this instance "
+            "its name and secrets; restore without --config (data only), or in that instance's directory"
+        )
     report: dict = {"set": str(backup_set.path), "project": project.name}
     password_before = project.env.get("POSTGRES_PASSWORD", "")
     with backupset.lock(project.backup_root()):
@@ -260,7 +266,7 @@ def drill(project: Project, backup_set, quiet: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="supabase-drill-") as tmp:
         sibling = drill_project(project, Path(tmp) / "drill.override.yml")
         report: dict = {"set": str(backup_set.path), "drill_project": sibling.name}
-        services = [s for s in sibling.services() if s not in APP_SERVICES_LAST]
+        services = [s for s in sibling.services() if s not in DRILL_SKIPS]
         try:
             sibling.compose(
                 "down", "-v", "--remove-orphans", capture=True
