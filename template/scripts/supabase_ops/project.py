@@ -159,7 +159,7 @@ class Project:
     def process_env(self) -> dict[str, str]:
         """The environment for compose: docker/.env wins over the caller's shell (a stray
         PROJECT_NAME or COMPOSE_* there must not redirect compose), overrides win over both."""
-        own = set(self.env_file().keys()) | {"COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"}
+        own = set(self.env_file().keys()) | {"COMPOSE_FILE", "COMPOSE_PROJECT_NAME"}
         env = {key: value for key, value in os.environ.items() if key not in own}
         env.update(self.env_overrides)
         return env
