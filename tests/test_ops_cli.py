@@ -432,3 +432,12 @@ def test_schedule_rules(render, registry_file, tmp_path):
         OpsError, match=r"BACKUP_SCHEDULE='every night' in docker/.env is not a cron schedule"
     ):
         schedule.cron_line(project)
+
+
+def test_next_free_offset_skips_offsets_whose_ports_clash():
+    # At offset 1000 Kong's 8000 lands on 9000, MinIO's port at offset 0: not free.
+    taken = {f"i{n}": {"port_offset": n * 100} for n in range(10)}
+    offset = registry.next_free_offset(taken)
+    assert offset % 100 == 0 and offset >= 1000
+    assert not any(ports.offsets_collide(offset, entry["port_offset"]) for entry in taken.values())
+    assert registry.offset_owner(1000, exclude="", instances=taken) == "i0"

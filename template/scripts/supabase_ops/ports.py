@@ -68,6 +68,20 @@ def port_map(offset: int) -> dict[str, int]:
     return {p.variable: p.host_port(offset) for p in PORT_TABLE}
 
 
+def host_ports(offset: int) -> set[int]:
+    """Every host port an instance at this offset may publish locally."""
+    return set(port_map(offset).values())
+
+
+def offsets_collide(first: int, second: int) -> bool:
+    """True when two instances at these offsets would want a common host port.
+
+    Equal offsets always collide, and so do some distinct ones: at offset 1000 Kong's
+    8000 lands on 9000, MinIO's port at offset 0.
+    """
+    return bool(host_ports(first) & host_ports(second))
+
+
 def published(
     offset: int, enabled: set[str] | frozenset[str] = frozenset({"minio", "redis"})
 ) -> list[PublishedPort]:

@@ -47,13 +47,24 @@ def save(instances: dict[str, dict], path: Path | None = None) -> None:
     os.replace(tmp, path)
 
 
+def _used_offsets(instances: dict[str, dict], exclude: str) -> dict[str, int]:
+    return {
+        name: entry["port_offset"]
+        for name, entry in instances.items()
+        if name != exclude and isinstance(entry.get("port_offset"), int)
+    }
+
+
 def next_free_offset(instances: dict[str, dict] | None = None, exclude: str = "") -> int:
-    """The smallest multiple of OFFSET_STEP no other registered instance uses."""
-    instances = load() if instances is None else instances
-    used = {entry.get("port_offset") for name, entry in instances.items() if name != exclude}
+    """The smallest multiple of OFFSET_STEP whose ports clash with no other registered instance."""
+    from .ports import MAX_OFFSET, offsets_collide
+
+    used = _used_offsets(load() if instances is None else instances, exclude).values()
     offset = 0
-    while offset in used:
+    while any(offsets_collide(offset, other) for other in used):
         offset += OFFSET_STEP
+        if offset > MAX_OFFSET:
+            raise ValueError("no free port offset is left on this host: unregister unused instances")
     return offset
 
 
@@ -90,9 +101,11 @@ def unregister(name: str, path: Path | None = None) -> bool:
 
 
 def offset_owner(offset: int, exclude: str, instances: dict[str, dict] | None = None) -> str:
-    """The other registered instance using this port offset, or ''."""
-    instances = load() if instances is None else instances
-    for name, entry in sorted(instances.items()):
-        if name != exclude and entry.get("port_offset") == offset:
+    """The other registered instance whose ports this offset would clash with, or ''."""
+    from .ports import offsets_collide
+
+    used = _used_offsets(load() if instances is None else instances, exclude)
+    for name, other in sorted(used.items()):
+        if offsets_collide(offset, other):
             return name
     return ""
