@@ -115,15 +115,7 @@ def test_every_published_port_is_where_the_port_table_says(smoke_instances):
             (p.service, p.container_port, p.protocol, "127.0.0.1", p.host_port(offset))
             for p in published(offset, enabled_parts(stack))
         }
-        actual = set()
-        for service in stack.services():
-            ports = stack.inspect(service)["NetworkSettings"]["Ports"] or {}
-            for target, bindings in ports.items():
-                container_port, protocol = target.split("/")
-                for binding in bindings or []:
-                    actual.add(
-                        (service, int(container_port), protocol, binding["HostIp"], int(binding["HostPort"]))
-                    )
+        actual = stack.published_ports()
         assert actual == expected, f"{stack.name}: published ports differ from supabase_ops.ports"
         # docker/.env, which the compose files read, holds the same numbers.
         for port in published(offset, enabled_parts(stack)):

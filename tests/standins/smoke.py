@@ -172,6 +172,18 @@ class SmokeStack:
         )
         return json.loads(done.stdout)[0]
 
+    def published_ports(self) -> set[tuple[str, int, str, str, int]]:
+        """(service, container port, protocol, host address, host port) of every running binding."""
+        found = set()
+        for service in self.services():
+            for target, bindings in (self.inspect(service)["NetworkSettings"]["Ports"] or {}).items():
+                container_port, protocol = target.split("/")
+                for binding in bindings or []:
+                    found.add(
+                        (service, int(container_port), protocol, binding["HostIp"], int(binding["HostPort"]))
+                    )
+        return found
+
     def port(self, variable: str) -> int:
         return int(self.env[variable])
 
