@@ -119,3 +119,75 @@ def test_workflow_passes_actionlint(project):
     assert done.returncode == 0, done.stderr
     findings = json.loads(done.stdout)
     assert findings == [], "\n".join(f"{f['line']}:{f['column']} {f['message']}" for f in findings)
+
+
+def load_generated_module(project: Path, name: str):
+    """Import one of the generated project's test modules (its tests/ dir first on sys.path)."""
+    import importlib.util
+
+    sys.path.insert(0, str(project / "tests"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"generated_{name}", project / "tests" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(project / "tests"))
+    return module
+
+
+def test_realtime_test_websocket_client_speaks_rfc6455(project):
+    """The stdlib WebSocket client of the Realtime test, against a minimal RFC 6455 server."""
+    import base64
+    import hashlib
+    import socket
+    import threading
+
+    client_class = load_generated_module(project, "test_smoke").WebSocket
+    server = socket.create_server(("127.0.0.1", 0))
+    seen = {}
+
+    def serve():
+        connection, _ = server.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096)
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in request.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key")
+            )
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())  # noqa: S324
+            connection.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            header = connection.recv(2)
+            assert header[0] == 0x81 and header[1] & 0x80, "a client frame must be FIN+text and masked"
+            length = header[1] & 0x7F
+            if length == 126:
+                length = int.from_bytes(connection.recv(2), "big")
+            mask = connection.recv(4)
+            payload = b""
+            while len(payload) < length:
+                payload += connection.recv(length - len(payload))
+            seen["message"] = json.loads(bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+            connection.sendall(bytes([0x89, 4]) + b"ping")  # the client must answer with a pong
+            reply = json.dumps({"event": "echo", "payload": seen["message"]}).encode()
+            connection.sendall(bytes([0x81, 126]) + len(reply).to_bytes(2, "big") + reply)
+            pong = connection.recv(2)
+            seen["pong"] = pong[0] == 0x8A
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    message = {"topic": "realtime:smoke", "event": "phx_join", "payload": {"padding": "x" * 200}, "ref": "1"}
+    client = client_class(
+        "127.0.0.1", server.getsockname()[1], "/realtime/v1/websocket?vsn=1.0.0", timeout=10
+    )
+    try:
+        client.send(message)
+        assert client.receive() == {"event": "echo", "payload": message}
+    finally:
+        client.close()
+        thread.join(timeout=10)
+        server.close()
+    assert seen == {"message": message, "pong": True}
