@@ -49,13 +49,13 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": Hidden("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())}
 
 
-def connect(stack: SmokeStack, user: str, password: str | None = None):
+def connect(stack: SmokeStack, user: str, password: str | None = None, dbname: str = ""):
     return psycopg.connect(
         host="127.0.0.1",
         port=stack.port("POSTGRES_HOST_PORT"),
         user=user,
         password=stack.env["POSTGRES_PASSWORD"] if password is None else password,
-        dbname=stack.env["POSTGRES_DB"],
+        dbname=dbname or stack.env["POSTGRES_DB"],
         connect_timeout=10,
     )
 
@@ -260,6 +260,7 @@ def test_init_sql_ran_on_first_boot(smoke_instances):
         setting = connection.execute("select current_setting('app.settings.jwt_exp')").fetchone()[0]
         assert setting == stack.env["JWT_EXPIRY"]
         assert connection.execute("select 1 from pg_database where datname = '_supabase'").fetchone()
+        assert connection.execute("select to_regnamespace('_realtime')").fetchone()[0] == "_realtime"
         assert connection.execute("show wal_level").fetchone()[0] == "logical"
         assert "pg_stat_statements" in connection.execute("show shared_preload_libraries").fetchone()[0]
         extensions = {row[0] for row in connection.execute("select extname from pg_extension")}
@@ -268,6 +269,8 @@ def test_init_sql_ran_on_first_boot(smoke_instances):
         assert connection.execute(
             "select relrowsecurity from pg_class where oid = 'public.notes'::regclass"
         ).fetchone()[0]
+    with connect(stack, "supabase_admin", dbname="_supabase") as connection:
+        assert connection.execute("select to_regnamespace('_supavisor')").fetchone()[0] == "_supavisor"
 
 
 def test_row_level_security_of_the_example_table(smoke_instances):
