@@ -150,9 +150,31 @@ def test_init_sql_builds_the_database(supabase_cluster, projects, version: int):
         answer = conn.execute("SELECT graphql_public.graphql(query := '{ __typename }')").fetchone()
         assert "stand-in" in answer[0]["errors"][0]["message"]
     with psycopg.connect(supabase_cluster.dsn(database="_supabase")) as conn:
-        assert conn.execute(
-            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '_supavisor'"
-        ).fetchone() == ("supabase_admin",)
+        # _analytics only comes with the log stack (enable_logs, off by default).
+        assert internal_schemas(conn) == {"_supavisor": "supabase_admin"}
+
+
+def internal_schemas(conn: psycopg.Connection) -> dict[str, str]:
+    """The platform schemas of the _supabase database and their owners."""
+    rows = conn.execute(
+        "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace"
+        " WHERE nspname IN ('_supavisor', '_analytics')"
+    ).fetchall()
+    return dict(rows)
+
+
+def test_log_store_is_in_the_internal_database(supabase_cluster, render):
+    """With enable_logs, Logflare's schema _analytics exists in _supabase, owned by supabase_admin."""
+    project = render(project_name="sql-logs", enable_logs=True)
+    names = [path.name for _, path in init_files(project)]
+    assert names.index("_supabase.sql") < names.index("logs.sql"), "logs.sql runs before _supabase exists"
+    init_database(supabase_cluster, project)
+    with psycopg.connect(supabase_cluster.dsn(database="_supabase")) as conn:
+        assert internal_schemas(conn) == {"_supavisor": "supabase_admin", "_analytics": "supabase_admin"}
+    with psycopg.connect(supabase_cluster.dsn()) as conn:
+        assert internal_schemas(conn) == {}, (
+            "the log store belongs in _supabase, not the application's database"
+        )
 
 
 def api_session(cluster, password: str, role: str, user_id: str | None = None) -> psycopg.Connection:

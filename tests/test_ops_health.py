@@ -259,17 +259,20 @@ def test_service_probes_follow_the_stack(tmp_path):
             addresses=["10.9.8.7"],
         )
 
-    services = ["db", "auth", "realtime", "redis", "functions", "minio-init", "studio"]
+    services = ["db", "auth", "realtime", "redis", "functions", "minio-init", "studio", "analytics", "vector"]
     containers = {s: container(s) for s in services if s != "studio"}
     containers["auth"] = container("auth", state="exited")
 
     probes = {p.name: p for p in health.service_probes(project, containers, services)}
 
-    assert set(probes) == {"db", "auth", "realtime", "redis", "functions", "studio"}  # minio-init is one-shot
+    # minio-init is one-shot; analytics and vector are probed when the instance runs the log stack.
+    assert set(probes) == {"db", "auth", "realtime", "redis", "functions", "studio", "analytics", "vector"}
     assert probes["db"].target == "pg_isready in acme_db"
     assert probes["realtime"].target == "http://10.9.8.7:4000/api/tenants/realtime-dev/health"
     assert probes["redis"].target == "redis://10.9.8.7:6379"
     assert probes["functions"].target == "tcp://10.9.8.7:9000"
+    assert probes["analytics"].target == "http://10.9.8.7:4000/health"
+    assert probes["vector"].target == "http://10.9.8.7:9001/health"
     assert probes["auth"].check(1) == (
         False,
         "container exited: see `docker compose logs` (docs/TROUBLESHOOTING.md)",

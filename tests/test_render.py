@@ -47,6 +47,8 @@ SUPPORTED_COMBINATIONS = [
     {**PRODUCTION, "acme_email": "ops@example.com", "oauth_providers": ["github"]},
     {**PRODUCTION, "domain": "supa.example.org", "storage_backend": "file", "enable_redis": False},
     {"postgres_version": 15, "storage_backend": "file", "enable_redis": False, "enable_functions": False},
+    {"enable_logs": True},
+    {**PRODUCTION, "enable_logs": True, "storage_backend": "file", "enable_functions": False},
 ]
 
 UNRENDERED_JINJA = re.compile(r"\{\{|\{%|\{#")
@@ -193,6 +195,14 @@ def test_operations_policies(rendered: Rendered):
     assert "db" in services["auth"]["depends_on"]
     assert {"auth", "rest", "studio"} <= set(services["kong"]["depends_on"])
     assert {"kong", "studio"} <= set(services["caddy"]["depends_on"])
+    if "analytics" in services:
+        assert "db" in services["analytics"]["depends_on"]
+        assert "analytics" in services["vector"]["depends_on"]
+    # The optional log stack is off the start chain: nothing but Vector waits for Logflare.
+    waiting_for_logs = {
+        name for name, service in services.items() if "analytics" in service.get("depends_on", {})
+    }
+    assert waiting_for_logs <= {"vector"}
 
 
 def test_images_are_pinned(rendered: Rendered):
@@ -214,6 +224,17 @@ def test_optional_services(rendered: Rendered):
     assert ("minio-init" in services) == ("minio" in services)
     assert ("redis" in services) == answers.get("enable_redis", True)
     assert ("functions" in services) == answers.get("enable_functions", True)
+    logs = answers.get("enable_logs", False)
+    assert ("analytics" in services) == ("vector" in services) == logs
+    studio = rendered.config["services"]["studio"]["environment"]
+    assert studio["ENABLED_FEATURES_LOGS_ALL"] == ("true" if logs else "false")
+    assert ("LOGFLARE_URL" in studio) == logs
+    log_files = [
+        rendered.project / "docker" / "volumes" / "logs",
+        rendered.project / "docker/volumes/db/logs.sql",
+    ]
+    assert [path.exists() for path in log_files] == [logs, logs], "log stack files without the log stack"
+    assert ("DOCKER_SOCKET_LOCATION" in rendered.env) == logs
     storage = rendered.config["services"]["storage"]["environment"]
     assert storage["STORAGE_BACKEND"] == ("s3" if "minio" in services else "file")
     kong_yml = yaml.safe_load((rendered.project / "docker" / "volumes" / "api" / "kong.yml").read_text())
@@ -322,3 +343,93 @@ def test_gitignore_keeps_secrets_untracked(rendered: Rendered, tmp_path: Path):
     assert (rendered.project / "docker" / ".env").stat().st_mode & 0o077 == 0, (
         "docker/.env is readable by others"
     )
+
+
+# ---------------------------------------------------------------------- the log stack (enable_logs)
+# Vector's interpolation, applied to the whole file: $$ (a literal $), ${NAME}, ${NAME:?message}, $NAME.
+VECTOR_VARIABLE = re.compile(r"\$\$|\$\{([\w.]+)(?::?[-?][^}]*)?\}|\$([\w.]+)")
+
+
+def vector_config(rendered: Rendered) -> dict:
+    """volumes/logs/vector.yml with its variables filled from the vector container's environment."""
+    text = (rendered.project / "docker" / "volumes" / "logs" / "vector.yml").read_text()
+    environment = rendered.config["services"]["vector"]["environment"]
+    used = {braced or bare for braced, bare in VECTOR_VARIABLE.findall(text)} - {""}
+    missing = sorted(used - {key for key, value in environment.items() if value})
+    assert not missing, f"vector.yml reads variables the vector service does not get: {missing}"
+
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        return environment[name] if name else "$"
+
+    return yaml.safe_load(VECTOR_VARIABLE.sub(value, text))
+
+
+def test_log_stack(rendered: Rendered):
+    services = rendered.config["services"]
+    if not rendered.answers.get("enable_logs", False):
+        assert not {"analytics", "vector"} & set(services)
+        assert not {key for key in rendered.env if key.startswith("LOGFLARE_")}
+        return
+    # Logflare's port is never published (upstream's 2026-02 fix: /dashboard was reachable).
+    assert "ports" not in services["analytics"] and "ports" not in services["vector"]
+    assert services["analytics"]["environment"]["LOGFLARE_SINGLE_TENANT"] == "true"
+    studio = services["studio"]["environment"]
+    # Compared apart: a failing assert never prints a token.
+    studio_reads_with_private_token = (
+        studio["LOGFLARE_PRIVATE_ACCESS_TOKEN"] == rendered.env["LOGFLARE_PRIVATE_ACCESS_TOKEN"]
+    )
+    tokens_differ = (
+        rendered.env["LOGFLARE_PUBLIC_ACCESS_TOKEN"] != rendered.env["LOGFLARE_PRIVATE_ACCESS_TOKEN"]
+    )
+    assert studio_reads_with_private_token and tokens_differ
+    socket = next(v for v in services["vector"]["volumes"] if v["target"] == "/var/run/docker.sock")
+    assert socket["read_only"] is True
+    assert socket["source"] == rendered.env["DOCKER_SOCKET_LOCATION"] == "/var/run/docker.sock"
+    # A wrong path fails instead of making a directory (Compose's short syntax would create it).
+    assert not socket.get("bind", {}).get("create_host_path")
+    assert "LOGFLARE_PRIVATE_ACCESS_TOKEN" not in services["vector"]["environment"]
+    assert any(
+        v["target"] == "/docker-entrypoint-initdb.d/migrations/99-logs.sql" for v in services["db"]["volumes"]
+    )
+    config = vector_config(rendered)
+    assert_vector_ships_only_this_instances_logs(rendered, config)
+    assert_vector_pipeline_is_connected(config)
+
+
+def assert_vector_ships_only_this_instances_logs(rendered: Rendered, config: dict) -> None:
+    project = rendered.answers["project_name"]
+    (source,) = config["sources"].values()
+    assert source["type"] == "docker_logs"
+    # Isolation: an exact match on the Compose project label, Vector's own container left out.
+    assert source["include_labels"] == [f"com.docker.compose.project={project}"]
+    assert source["exclude_containers"] == [f"{project}_vector"]
+    assert not {"include_containers", "include_images", "docker_host"} & set(source)
+    routes = next(t["route"] for t in config["transforms"].values() if t["type"] == "route")
+    for name, condition in routes.items():
+        assert condition == f'.appname == "{project}_{name}"', name
+    assert set(routes) <= set(rendered.config["services"]) | {"functions"}
+    for sink in config["sinks"].values():
+        assert sink["uri"].startswith("http://analytics:4000/api/logs?source_name="), sink["uri"]
+        uses_public_token = (
+            sink["request"]["headers"]["x-api-key"] == rendered.env["LOGFLARE_PUBLIC_ACCESS_TOKEN"]
+        )
+        assert uses_public_token, "a Vector sink does not send the public Logflare token"
+
+
+def assert_vector_pipeline_is_connected(config: dict) -> None:
+    """Every input names a component that exists, every route output and transform is consumed."""
+    transforms, sinks = config["transforms"], config["sinks"]
+    outputs = set(config["sources"]) | set(transforms)
+    for name, transform in transforms.items():
+        if transform["type"] == "route":
+            outputs |= {f"{name}.{route}" for route in transform["route"]}
+    consumed = set()
+    for name, component in {**transforms, **sinks}.items():
+        unknown = set(component["inputs"]) - outputs
+        assert not unknown, f"{name} reads from components that do not exist: {unknown}"
+        consumed |= set(component["inputs"])
+    route_transforms = {name for name, t in transforms.items() if t["type"] == "route"}
+    assert outputs - route_transforms - consumed == set(), "components whose output goes nowhere"
+    assert {t["type"] for t in transforms.values()} == {"remap", "route"}
+    assert all(t["source"].strip() for t in transforms.values() if t["type"] == "remap")

@@ -73,6 +73,8 @@ def test_every_secret_is_generated(generated):
         ("MINIO_ROOT_USER", r"[0-9a-f]{20}"),
         ("MINIO_ROOT_PASSWORD", r"[0-9a-f]{48}"),
         ("REDIS_PASSWORD", r"[0-9a-f]{48}"),
+        ("LOGFLARE_PUBLIC_ACCESS_TOKEN", r"[A-Za-z0-9]{48}"),
+        ("LOGFLARE_PRIVATE_ACCESS_TOKEN", r"[A-Za-z0-9]{48}"),
         ("SUPABASE_PUBLISHABLE_KEY", r"sb_publishable_[A-Za-z0-9_-]{22}_[A-Za-z0-9_-]{8}"),
         ("SUPABASE_SECRET_KEY", r"sb_secret_[A-Za-z0-9_-]{22}_[A-Za-z0-9_-]{8}"),
         ("DASHBOARD_PASSWORD_HASH", r"[A-Za-z0-9+/]+=*"),
@@ -298,6 +300,12 @@ def test_expired_key_is_refused(generated):
         ("PG_META_CRYPTO_KEY", "", "is empty"),
         ("MINIO_ROOT_PASSWORD", "secret1234", "demo or placeholder"),
         ("SECRET_KEY_BASE", "changeme" * 8, "demo or placeholder"),
+        (
+            "LOGFLARE_PUBLIC_ACCESS_TOKEN",
+            "your-super-secret-and-long-logflare-key-public",
+            "demo or placeholder",
+        ),
+        ("LOGFLARE_PRIVATE_ACCESS_TOKEN", "a+b/c=" * 8, "break the connection URLs"),
     ],
 )
 def test_weak_values_are_refused_with_the_rule(generated, key, value, rule):
@@ -323,6 +331,17 @@ def test_inconsistent_key_sets_are_refused(generated):
         problems_of(dict(generated, DASHBOARD_PASSWORD_HASH=other["DASHBOARD_PASSWORD_HASH"]))
     )
     assert "JWT_KEYS" in keys_named(problems_of(dict(generated, JWT_KEYS=other["JWT_KEYS"])))
+
+
+def test_logflare_tokens_must_differ(generated):
+    """The public token only sends logs; the private one reads them all: one value would be both."""
+    same = dict(generated, LOGFLARE_PRIVATE_ACCESS_TOKEN=generated["LOGFLARE_PUBLIC_ACCESS_TOKEN"])
+    problems = problems_of(same)
+    assert keys_named(problems) == {"LOGFLARE_PRIVATE_ACCESS_TOKEN"}
+    assert "equals LOGFLARE_PUBLIC_ACCESS_TOKEN" in problems[0]
+    assert generated["LOGFLARE_PUBLIC_ACCESS_TOKEN"] not in problems[0]
+    without_logs = {key: value for key, value in same.items() if not key.startswith("LOGFLARE_")}
+    assert problems_of(without_logs) == []  # instances without the log stack have neither
 
 
 def test_enabled_oauth_provider_needs_its_credentials(generated):

@@ -50,6 +50,8 @@ SERVICE_PROBES: dict[str, tuple[str, int, str]] = {
     "minio": ("http", 9000, "/minio/health/live"),
     "redis": ("redis", 6379, ""),
     "caddy": ("http-any", 80, "/"),
+    "analytics": ("http", 4000, "/health"),  # Logflare, with enable_logs
+    "vector": ("http", 9001, "/health"),  # Vector's API, with enable_logs
 }
 
 

@@ -263,7 +263,7 @@ class Secret:
     needs: tuple[str, ...] = ()  # keys it is derived from (made first when missing)
     min_length: int = 0
     exact_length: int = 0
-    in_urls: bool = False  # embedded in postgres://, redis:// or MC_HOST URLs
+    in_urls: bool = False  # embedded in URLs (postgres://, redis://, MC_HOST) or sent as URL-safe tokens
 
 
 def _key_set(values: Mapping[str, str]) -> list:
@@ -298,6 +298,9 @@ SECRETS: dict[str, Secret] = {
     "MINIO_ROOT_USER": Secret(lambda _: hex_token(10), min_length=3, in_urls=True),
     "MINIO_ROOT_PASSWORD": Secret(lambda _: hex_token(24), min_length=16, in_urls=True),
     "REDIS_PASSWORD": Secret(lambda _: hex_token(24), min_length=16, in_urls=True),
+    # Logflare: the public token may only send logs (Vector), the private one reads them all (Studio).
+    "LOGFLARE_PUBLIC_ACCESS_TOKEN": Secret(lambda _: alphanumeric(48), min_length=32, in_urls=True),
+    "LOGFLARE_PRIVATE_ACCESS_TOKEN": Secret(lambda _: alphanumeric(48), min_length=32, in_urls=True),
 }
 
 
@@ -528,6 +531,13 @@ def check_env(values: Mapping[str, str], keys, production: bool = False) -> Chec
                 problem(name, _token_problem(claims, role, "the EC key in JWT_JWKS"))
             except MissingDependency as error:
                 result.warnings.append(f"{name} not verified: {error}")
+    logflare_tokens = ("LOGFLARE_PUBLIC_ACCESS_TOKEN", "LOGFLARE_PRIVATE_ACCESS_TOKEN")
+    if usable(*logflare_tokens) and values[logflare_tokens[0]] == values[logflare_tokens[1]]:
+        problem(
+            "LOGFLARE_PRIVATE_ACCESS_TOKEN",
+            "equals LOGFLARE_PUBLIC_ACCESS_TOKEN: anything that may send logs could then read them all; "
+            "empty it in docker/.env, then run scripts/generate_secrets.py",
+        )
     if usable("DASHBOARD_PASSWORD_HASH", "DASHBOARD_PASSWORD"):
         try:
             if not dashboard_hash_matches(values["DASHBOARD_PASSWORD"], values["DASHBOARD_PASSWORD_HASH"]):
