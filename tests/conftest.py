@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,17 +108,10 @@ def tool(name: str) -> str:
 @pytest.fixture
 def pg_cluster():
     """A fresh, empty PostgreSQL cluster (superuser supabase_admin), removed afterwards."""
-    from pgcluster import PostgresCluster
+    from pgcluster import throwaway_cluster
 
-    # Not under pytest's 0700 temp root: the server may run as the `postgres` OS user.
-    base = Path(tempfile.mkdtemp(prefix="supabase-pg-"))
-    base.chmod(0o755)
-    cluster = PostgresCluster(base / "cluster", password="test-superuser-password")
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with throwaway_cluster("test-superuser-password") as cluster:
+        yield cluster
 
 
 @pytest.fixture

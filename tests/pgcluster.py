@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -180,3 +183,17 @@ class PostgresCluster:
                 return
             time.sleep(0.2)
         raise TimeoutError("PostgreSQL test cluster did not become ready")
+
+
+@contextlib.contextmanager
+def throwaway_cluster(password: str) -> Iterator[PostgresCluster]:
+    """A started cluster in its own directory, stopped and removed afterwards."""
+    # Not under pytest's 0700 temp root: the server may run as the `postgres` OS user.
+    base = Path(tempfile.mkdtemp(prefix="supabase-pg-"))
+    base.chmod(0o755)
+    cluster = PostgresCluster(base / "cluster", password=password)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -123,3 +123,21 @@ def caddy_environment(config: dict, home: Path) -> dict[str, str]:
 
 def caddy_run(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([caddy(), *args], env=env, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def free_port_offset(offsets) -> int:
+    """The first of these offsets whose every host port is free here, or skip."""
+    import socket
+
+    def free(port: int) -> bool:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
+
+    for offset in offsets:
+        if all(free(port.host_port(offset)) for port in PORT_TABLE):
+            return offset
+    pytest.skip("no free port offset found on this host")

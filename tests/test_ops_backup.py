@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -126,18 +124,11 @@ def source(supabase_cluster):
 @pytest.fixture
 def second_cluster():
     """A second fresh cluster with the image's roles and schemas: another instance."""
-    from pgcluster import PostgresCluster
+    from pgcluster import throwaway_cluster
 
-    base = Path(tempfile.mkdtemp(prefix="supabase-pg-"))
-    base.chmod(0o755)
-    cluster = PostgresCluster(base / "cluster", password="second-superuser-password")
-    try:
-        cluster.start()
+    with throwaway_cluster("second-superuser-password") as cluster:
         cluster.bootstrap_supabase()
         yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def make_set(cluster, root: Path) -> backupset.BackupSet:

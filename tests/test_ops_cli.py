@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, tool
+from stack import free_port_offset
 
 if str(ROOT / "template" / "scripts") not in sys.path:
     sys.path.insert(0, str(ROOT / "template" / "scripts"))
@@ -77,19 +78,7 @@ def assert_clean_error(done: subprocess.CompletedProcess, *fragments: str) -> No
 
 def free_offset() -> int:
     """An offset whose ports are all free here (below the ephemeral range)."""
-    for offset in range(10000, 23000, 100):
-        if all(_free(port.host_port(offset)) for port in ports.PORT_TABLE):
-            return offset
-    pytest.skip("no free port offset found on this host")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return free_port_offset(range(10000, 23000, 100))
 
 
 # ---------------------------------------------------------------------- --help

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ if str(ROOT / "tests") not in sys.path:
 if str(ROOT / "template" / "scripts") not in sys.path:
     sys.path.insert(0, str(ROOT / "template" / "scripts"))
 
-from supabase_ops import ports
+from stack import free_port_offset
 from supabase_ops.envfile import EnvFile
 from supabase_ops.project import Project
 
@@ -34,18 +33,8 @@ STANDINS = ROOT / "tests" / "docker" / "compose.standins.yml"
 
 
 def free_offset() -> int:
-    def free(port: int) -> bool:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-        return True
-
-    for offset in range(23000, 10000, -100):
-        if all(free(port.host_port(offset)) for port in ports.PORT_TABLE):
-            return offset
-    pytest.skip("no free port offset on this host")
+    """Searched from the top, away from the offsets test_ops_cli.py takes from the bottom."""
+    return free_port_offset(range(23000, 10000, -100))
 
 
 @pytest.fixture(scope="module")

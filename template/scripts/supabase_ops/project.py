@@ -220,34 +220,8 @@ class Project:
         """Running containers of this instance by service."""
         return {c.service: c for c in self.containers() if c.state == "running"}
 
-    def psql(
-        self, sql: str, user: str = "supabase_admin", database: str = "postgres", check: bool = True
-    ) -> subprocess.CompletedProcess:
-        """Run SQL in the db container; the SQL travels on stdin, never on a command line.
+    def psql(self, sql: str, database: str = "postgres", check: bool = True) -> subprocess.CompletedProcess:
+        """Run SQL in the db container as the image's superuser; the SQL travels on stdin."""
+        from . import pgclient  # imported here: pgclient builds on this module
 
-        Connects over the container's loopback, which the image trusts; the container's
-        PGPASSWORD covers images that do not.
-        """
-        return self.compose(
-            "exec",
-            "-T",
-            "db",
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-A",
-            "-t",
-            "-h",
-            "localhost",
-            "-U",
-            user,
-            "-d",
-            database,
-            "-f",
-            "-",
-            input=sql.encode(),
-            capture=True,
-            check=check,
-        )
+        return pgclient.run_sql(pgclient.ContainerPg(self), sql, database, check=check)
